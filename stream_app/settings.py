@@ -1,0 +1,66 @@
+"""Configuration, read once from environment variables (prefix ``SV_``).
+
+Every name and default in ``CONTRACT.md`` can be overridden here; two variables keep their
+conventional names without the prefix: ``KAFKA_BOOTSTRAP_SERVERS`` and ``REDIS_URL``.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SV_", extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "SV_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0", validation_alias=AliasChoices("REDIS_URL", "SV_REDIS_URL")
+    )
+
+    app_id: str = "sv-stream"
+    partitions: int = 4
+
+    events_topic: str = "sv.events"
+    videos_topic: str = "sv.videos"
+    campaigns_topic: str = "sv.campaigns"
+    users_topic: str = "sv.users"
+    alerts_topic: str = "sv.alerts"
+    dlq_topic: str = "sv.events.dlq"
+    #: Internal: canonical (validated, de-duplicated) events keyed by user_id, for stage 2.
+    by_user_topic_name: str | None = None
+
+    @property
+    def by_user_topic(self) -> str:
+        return self.by_user_topic_name or f"{self.app_id}.events-by-user"
+
+    key_prefix: str = "sv:"
+
+    #: Events are applied to Redis in batches of at most this many, or whatever arrived
+    #: within ``batch_window_s`` seconds.
+    batch_size: int = 1000
+    batch_window_s: float = 0.05
+
+    #: An event_id seen again within this much time is a duplicate (CONTRACT: 24 h).
+    dedup_horizon_ms: int = 24 * 3600 * 1000
+    #: Per-minute campaign buckets live at least this long (CONTRACT: >= 48 h).
+    minute_bucket_ttl_s: int = 49 * 3600
+
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    api_token: str | None = None
+
+    log_level: str = "info"
+
+    def key(self, *parts: str) -> str:
+        """Redis key under the configured prefix: ``key("video", "v7") == "sv:video:v7"``."""
+        return self.key_prefix + ":".join(parts)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
