@@ -84,10 +84,7 @@ class DeltaBatch:
         return list(self._sums)
 
     def hash_increments(self) -> list[tuple[str, str, int | float, bool]]:
-        """``(key, field, delta, is_float)`` for every non-zero sum."""
-        out = []
-        for key, sums in self._sums.items():
-            for field, delta in sums.items():
-                if delta:
-                    out.append((key, field, delta, isinstance(delta, float)))
-        return out
+        """``(key, field, delta, is_float)`` for every sum, zeros included (so that a view
+        watched for 0 ms still creates its ``watch_ms`` field)."""
+        return [(key, field, delta, isinstance(delta, float))
+                for key, sums in self._sums.items() for field, delta in sums.items()]

@@ -71,21 +71,15 @@ java_cmd() {
 }
 
 wait_healthy() {
+  # KRaft brokers bind their client listener only once they have registered with the
+  # controller and caught up with the metadata log, so an open port means "ready".
   local deadline=$((SECONDS + ${1:-90}))
-  while [ $SECONDS -lt $deadline ]; do
-    if port_open; then
-      # The port opens before the broker has registered with its controller; ask it for metadata.
-      if java_cmd org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list >/dev/null 2>&1 \
-         || python3 - "$KAFKA_PORT" <<'PY' 2>/dev/null
-import socket, sys
-socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2).close()
-PY
-      then log "healthy on 127.0.0.1:$KAFKA_PORT"; return 0; fi
-    fi
-    if ! is_running; then log "broker exited; last log lines:"; tail -30 "$LOG" >&2 || true; return 1; fi
+  until port_open; do
+    if [ -f "$PIDFILE" ] && ! is_running; then log "broker exited; last log lines:"; tail -30 "$LOG" >&2 || true; return 1; fi
+    [ $SECONDS -lt $deadline ] || { log "not healthy after ${1:-90}s"; tail -30 "$LOG" >&2 || true; return 1; }
     sleep 0.5
   done
-  log "not healthy after ${1:-90}s"; tail -30 "$LOG" >&2 || true; return 1
+  log "healthy on 127.0.0.1:$KAFKA_PORT"
 }
 
 start() {
@@ -97,17 +91,13 @@ start() {
   write_props
   if [ ! -f "$DATA/meta.properties" ]; then
     log "formatting KRaft storage"
-    java_cmd kafka.tools.StorageTool format --standalone -t "$(java_cmd kafka.tools.StorageTool random-uuid)" \
-        -c "$PROPS" >"$DIR/format.log" 2>&1 \
-      || java_cmd kafka.tools.StorageTool format -t "$(java_cmd kafka.tools.StorageTool random-uuid)" \
-        -c "$PROPS" >>"$DIR/format.log" 2>&1 \
-      || { cat "$DIR/format.log" >&2; exit 1; }
+    java_cmd kafka.tools.StorageTool format -t "$(java_cmd kafka.tools.StorageTool random-uuid)" \
+        -c "$PROPS" >"$DIR/format.log" 2>&1 || { cat "$DIR/format.log" >&2; exit 1; }
   fi
   log "starting broker on 127.0.0.1:$KAFKA_PORT (heap $HEAP)"
-  nohup bash -c "$(declare -f java_cmd); HEAP=$HEAP JARS='$JARS'; exec java -Xmx$HEAP -Xms256m -XX:+UseG1GC \
-      -Djava.awt.headless=true -Dorg.slf4j.simpleLogger.defaultLogLevel=info \
-      -Dorg.slf4j.simpleLogger.log.org.apache.kafka=warn -Dorg.slf4j.simpleLogger.log.kafka=warn \
-      -cp '$JARS/*' kafka.Kafka '$PROPS'" >"$LOG" 2>&1 &
+  nohup java "-Xmx$HEAP" -Xms256m -XX:+UseG1GC -Djava.awt.headless=true \
+      -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -Dorg.slf4j.simpleLogger.showDateTime=true \
+      -cp "$JARS/*" kafka.Kafka "$PROPS" >"$LOG" 2>&1 &
   echo $! >"$PIDFILE"
   wait_healthy 120
 }

@@ -28,6 +28,8 @@ app = faust.App(
     # exactly-once mode is not used.
     processing_guarantee="at_least_once",
     producer_acks=-1,
+    broker_session_timeout=settings.session_timeout_s,
+    broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
     stream_buffer_maxsize=max(4096, settings.batch_size * 2),
 )
 

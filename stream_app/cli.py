@@ -31,7 +31,9 @@ def worker(log_level: str | None, web_port: int | None) -> None:
     asyncio.run(ensure_topics(settings))
     from stream_app.app import app
 
-    argv = [sys.argv[0], "worker", "-l", log_level or settings.log_level,
+    level = (log_level or settings.log_level).lower()
+    level = {"warning": "warn", "critical": "crit"}.get(level, level)
+    argv = [sys.argv[0], "worker", "-l", level,
             "--web-port", str(web_port or settings.web_port), "--web-host", settings.web_host]
     sys.argv = argv
     app.main()

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SV_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="SV_", extra="ignore", populate_by_name=True)
 
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:9092",
@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     dedup_horizon_ms: int = 24 * 3600 * 1000
     #: Per-minute campaign buckets live at least this long (CONTRACT: >= 48 h).
     minute_bucket_ttl_s: int = 49 * 3600
+
+    #: A worker that stops heart-beating loses its partitions after this long (failover time).
+    session_timeout_s: float = 10.0
 
     web_host: str = "127.0.0.1"
     web_port: int = 6066
