@@ -29,9 +29,17 @@ is_running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$KAFKA_PORT") 2>/dev/null; }
 
+ensure_tools() {
+  if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
+    log "installing Java 17 and Maven from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq openjdk-17-jre-headless maven >/dev/null
+  fi
+}
+
 ensure_jars() {
   if [ -f "$JARS/.complete" ] && [ "$JARS/.complete" -nt "$ROOT/services/kafka/pom.xml" ]; then return; fi
-  command -v mvn >/dev/null || { log "Maven (mvn) is required to fetch the Kafka jars"; exit 1; }
   log "resolving Kafka jars with Maven (cached in ~/.m2)"
   rm -rf "$JARS"; mkdir -p "$JARS"
   mvn -q -B -f "$ROOT/services/kafka/pom.xml" dependency:copy-dependencies \
@@ -85,7 +93,7 @@ wait_healthy() {
 start() {
   if external; then log "using external Kafka at $KAFKA_BOOTSTRAP_SERVERS"; return 0; fi
   if is_running && port_open; then log "already running (pid $(cat "$PIDFILE"))"; return 0; fi
-  command -v java >/dev/null || { log "Java 17 is required"; exit 1; }
+  ensure_tools
   mkdir -p "$DIR"
   ensure_jars
   write_props

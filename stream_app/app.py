@@ -5,12 +5,16 @@ file); the CLI starts the worker with ``stream-app worker``.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import faust
 
 from stream_app.settings import get_settings
 from stream_app.writes import KeySpace
 
 settings = get_settings()
+datadir = Path(settings.data_dir) / settings.app_id
+datadir.mkdir(parents=True, exist_ok=True)
 
 app = faust.App(
     settings.app_id,
@@ -24,6 +28,7 @@ app = faust.App(
     web_host=settings.web_host,
     web_port=settings.web_port,
     web_in_thread=False,
+    datadir=str(datadir),
     # Our batches are idempotent (see stream_app/redis_store.py); Faust's own
     # exactly-once mode is not used.
     processing_guarantee="at_least_once",
@@ -41,5 +46,7 @@ dlq_topic = app.topic(settings.dlq_topic, value_type=bytes, key_type=bytes,
                       partitions=settings.partitions)
 
 # Register agents, tasks and pages.
-from stream_app import ingest  # noqa: E402,F401  (import registers the agent)
+from stream_app import catalog_sync  # noqa: E402,F401  (imports register agents and tasks)
+from stream_app import ingest  # noqa: E402,F401
+from stream_app import resolver  # noqa: E402,F401
 from stream_app import web  # noqa: E402,F401

@@ -1,13 +1,13 @@
-"""Stage 1 of the pipeline: validate, dead-letter, de-duplicate and count.
+"""Stage 1 of the pipeline: validate, dead-letter, de-duplicate, join the catalog and count.
 
 Batches of raw ``sv.events`` messages are:
 
 1. parsed and validated (:func:`models.events.parse_event`); rejects are produced to the
    dead-letter topic with their reason, and the produce is awaited before anything else;
-2. applied to Redis in one atomic, idempotent script (:mod:`stream_app.redis_store`): delivery
-   markers, counter increments, and per-error-code reject counts;
-3. forwarded, keyed by user_id, to the internal per-user topic, for profiles and
-   recommendations (only canonical deliveries: never a duplicate event_id).
+2. joined with the catalog and applied to Redis in one atomic, idempotent script
+   (:mod:`stream_app.redis_store`): delivery markers, counters, minute buckets, reach, spend,
+   content insights, held events (``docs/live-roi.md``) and per-error-code reject counts;
+3. handed to stage 2 (per-user state), canonical deliveries only, never a duplicate event_id.
 
 Only then does the batch end and Faust acknowledge its offsets, so a crash anywhere replays
 the batch, and the replay changes nothing that was already applied.
@@ -22,15 +22,19 @@ import time
 import orjson
 
 from models.events import Rejection, parse_event
+from models.metrics import DERIVED_FIELDS, derived_metrics
 from stream_app import metrics
 from stream_app.app import app, dlq_topic, events_topic, keys, settings
+from stream_app.catalog_sync import catalog, catalog_ready
 from stream_app.redis_store import (ALREADY_APPLIED, BatchConflict, RedisStore, RedisWrites,
                                     retry_forever)
-from stream_app.writes import Delivery, plan_counter_writes
+from stream_app.writes import BatchPlanner, Delivery
 
 log = logging.getLogger(__name__)
 
 _store: RedisStore | None = None
+#: Newest event time applied by this worker (the lateness watermark), loaded from Redis.
+_watermark: dict[str, int | None] = {"ts": None}
 
 
 def redis_store() -> RedisStore:
@@ -41,9 +45,13 @@ def redis_store() -> RedisStore:
     return _store
 
 
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def dead_letter_value(message, rejection: Rejection, received_ts: int) -> bytes:
     raw: bytes = message.value or b""
-    doc = {
+    return orjson.dumps({
         "error": rejection.error,
         "reason": rejection.reason,
         "raw": raw.decode("utf-8", errors="backslashreplace"),
@@ -51,8 +59,7 @@ def dead_letter_value(message, rejection: Rejection, received_ts: int) -> bytes:
         "partition": message.partition,
         "offset": message.offset,
         "received_ts": received_ts,
-    }
-    return orjson.dumps(doc)
+    })
 
 
 def _rejection_writes(rejected: list[tuple[object, Rejection]]) -> RedisWrites:
@@ -60,37 +67,51 @@ def _rejection_writes(rejected: list[tuple[object, Rejection]]) -> RedisWrites:
     writes = RedisWrites()
     for message, rejection in rejected:
         marker = f"{message.topic}:{message.partition}:{message.offset}"
-        writes.ids.append([f"{keys.prefix}rej:{marker}", marker,
-                           int(time.time() * 1000) + settings.dedup_horizon_ms])
+        writes.ids.append([f"{keys.prefix}rej:{marker}", marker, now_ms() + settings.dedup_horizon_ms])
         writes.hi.append([keys.stats(), f"rejected:{rejection.error}", "1"])
     return writes
 
 
-async def apply_idempotently(deliveries: list[Delivery], rejected: list) -> list[Delivery]:
-    """Apply the batch; return the deliveries that are canonical (applied now or earlier).
+async def current_watermark() -> int:
+    if _watermark["ts"] is None:
+        stored = await retry_forever("read watermark",
+                                     lambda: redis_store().client.hget(keys.stats(), "last_event_ts"))
+        _watermark["ts"] = int(stored) if stored else 0
+    return _watermark["ts"]
+
+
+def new_planner(watermark: int) -> BatchPlanner:
+    return BatchPlanner(keys, catalog, watermark_ms=watermark, late_grace_ms=settings.late_grace_ms,
+                        minute_ttl_s=settings.minute_bucket_ttl_s)
+
+
+async def apply_idempotently(deliveries: list[Delivery], rejected: list) -> tuple[list[Delivery], set[str]]:
+    """Apply the batch; return the canonical deliveries (applied now or before) and the
+    campaigns it touched.
 
     Events another message already applied (duplicate event_id) are dropped; events whose
     own delivery was applied before a crash are kept (they still have to be forwarded).
     """
     store = redis_store()
-    pending = list(deliveries)
-    pending_rejects = list(rejected)
+    watermark = await current_watermark()
+    pending, pending_rejects = list(deliveries), list(rejected)
     canonical_before: list[Delivery] = []
-    while pending or pending_rejects:
-        writes = plan_counter_writes(pending, keys, now_ms=int(time.time() * 1000),
-                                     dedup_horizon_ms=settings.dedup_horizon_ms)
-        reject_writes = _rejection_writes(pending_rejects)
-        writes.ids.extend(reject_writes.ids)
-        writes.hi.extend(reject_writes.hi)
+    while True:
+        stamp = now_ms()
+        planner = new_planner(watermark)
+        for delivery in pending:
+            planner.add_marker(delivery, max(delivery.event["ts"], stamp) + settings.dedup_horizon_ms)
+            planner.add(delivery.event, now_ms=stamp)
+        writes = planner.writes()
+        writes.extend(_rejection_writes(pending_rejects))
         if pending:
-            writes.hmax.append([keys.stats(), "last_event_ts",
-                                str(max(d.event["ts"] for d in pending))])
-            writes.hi.append([keys.stats(), "applied", str(len(pending))])
+            writes.hmax.append([keys.stats(), "last_event_ts", str(max(d.event["ts"] for d in pending))])
         try:
-            await retry_forever("apply batch", lambda: store.apply(writes))
+            if writes.ids:
+                await retry_forever("apply batch", lambda: store.apply(writes))
             break
         except BatchConflict as conflict:
-            keep, keep_rejects = [], []
+            keep = []
             for index, delivery in enumerate(pending):
                 verdict = conflict.verdicts.get(index)
                 if verdict is None:
@@ -100,16 +121,54 @@ async def apply_idempotently(deliveries: list[Delivery], rejected: list) -> list
                     metrics.EVENTS_SKIPPED.labels("redelivery").inc()
                 else:
                     metrics.EVENTS_SKIPPED.labels("duplicate").inc()
-            for index, item in enumerate(pending_rejects, start=len(pending)):
-                if index not in conflict.verdicts:
-                    keep_rejects.append(item)
-            pending, pending_rejects = keep, keep_rejects
+            pending_rejects = [item for index, item in enumerate(pending_rejects, start=len(pending))
+                               if index not in conflict.verdicts]
+            pending = keep
+    if pending:
+        _watermark["ts"] = max(watermark, max(d.event["ts"] for d in pending))
     metrics.EVENTS_APPLIED.inc(len(pending))
-    return canonical_before + pending
+    return canonical_before + pending, planner.touched_campaigns
+
+
+async def refresh_campaign_metrics(campaign_ids: set[str]) -> None:
+    """Recompute the derived metrics of these campaigns from their counters.
+
+    Not part of the atomic batch: derived fields are a pure function of the counters, so a
+    crash here only leaves them stale until the campaign's next batch.
+    """
+    if not campaign_ids:
+        return
+    client = redis_store().client
+    ids = sorted(campaign_ids)
+
+    async def read():
+        async with client.pipeline(transaction=False) as pipe:
+            for campaign_id in ids:
+                pipe.hgetall(keys.campaign(campaign_id))
+            return await pipe.execute()
+
+    hashes = await retry_forever("read campaigns", read)
+    stamp = now_ms()
+
+    async def write():
+        async with client.pipeline(transaction=False) as pipe:
+            for campaign_id, raw in zip(ids, hashes):
+                counters = {k.decode(): v.decode() for k, v in raw.items()}
+                newest = int(counters.get("last_event_ts") or 0)
+                derived = derived_metrics(counters, catalog.campaigns.get(campaign_id), newest)
+                present = {k: repr(v) for k, v in derived.items() if v is not None}
+                absent = [k for k in DERIVED_FIELDS if derived.get(k) is None]
+                key = keys.campaign(campaign_id)
+                pipe.hset(key, mapping={**present, "updated_ts": str(stamp)})
+                if absent:
+                    pipe.hdel(key, *absent)
+            await pipe.execute()
+
+    await retry_forever("write derived metrics", write)
 
 
 async def process_batch(messages: list) -> None:
-    received_ts = int(time.time() * 1000)
+    received_ts = now_ms()
     deliveries: list[Delivery] = []
     rejected: list[tuple[object, Rejection]] = []
     seen_in_batch: set[str] = set()
@@ -134,33 +193,16 @@ async def process_batch(messages: list) -> None:
         for _, rejection in rejected:
             metrics.EVENTS_REJECTED.labels(rejection.error).inc()
 
-    canonical = await apply_idempotently(deliveries, rejected)
+    canonical, campaigns = await apply_idempotently(deliveries, rejected)
+    await refresh_campaign_metrics(campaigns)
     if canonical:
         metrics.LAST_EVENT_TS.set(max(d.event["ts"] for d in canonical))
-    await forward_canonical(canonical)
-
-
-async def forward_canonical(canonical: list[Delivery]) -> None:
-    """Hand the canonical events to stage 2 (per-user state). Registered by later stages."""
     for handler in FORWARD_HANDLERS:
         await handler(canonical)
 
 
 #: Coroutines ``handler(deliveries)`` run after a batch is applied, before it is acknowledged.
 FORWARD_HANDLERS: list = []
-
-
-@app.agent(events_topic)
-async def ingest(stream):
-    """Consume ``sv.events`` in batches; see the module docstring for the guarantees."""
-    async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
-        started = time.perf_counter()
-        messages = [event.message for event in events]
-        metrics.EVENTS_CONSUMED.inc(len(messages))
-        metrics.BATCH_SIZE.observe(len(messages))
-        await process_batch_or_die(messages)
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-
 
 #: Exit status when a batch cannot be processed: the supervisor restarts the worker.
 EXIT_BATCH_FAILED = 70
@@ -186,3 +228,18 @@ async def process_batch_or_die(messages: list) -> None:
     log.critical("giving up on a batch; exiting without acknowledging it")
     logging.shutdown()
     os._exit(EXIT_BATCH_FAILED)
+
+
+@app.agent(events_topic)
+async def ingest(stream):
+    """Consume ``sv.events`` in batches; see the module docstring for the guarantees."""
+    if not catalog_ready.is_set():
+        log.info("waiting for the catalog before the first batch")
+        await catalog_ready.wait()
+    async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
+        started = time.perf_counter()
+        messages = [event.message for event in events]
+        metrics.EVENTS_CONSUMED.inc(len(messages))
+        metrics.BATCH_SIZE.observe(len(messages))
+        await process_batch_or_die(messages)
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)

@@ -39,6 +39,15 @@ DUPLICATE = 2
 # 14-digit number formatting can never round a delta.
 APPLY_BATCH_LUA = r"""
 local batch = cjson.decode(ARGV[1])
+if batch.guard then
+  -- Resolving held events: apply only if the list still starts with what the caller read.
+  local g = batch.guard
+  local n = tonumber(g[2])
+  if redis.call('LLEN', g[1]) < n or redis.call('LINDEX', g[1], 0) ~= g[3]
+     or redis.call('LINDEX', g[1], n - 1) ~= g[4] then
+    return {-1}
+  end
+end
 local conflicts = {}
 for i, m in ipairs(batch.ids or {}) do
   local seen = redis.call('GET', m[1])
@@ -58,9 +67,20 @@ for _, op in ipairs(batch.hmax or {}) do
   local cur = tonumber(redis.call('HGET', op[1], op[2]) or '-1')
   if tonumber(op[3]) > cur then redis.call('HSET', op[1], op[2], op[3]) end
 end
-for _, op in ipairs(batch.pf or {}) do redis.call('PFADD', op[1], unpack(op, 2)) end
+for _, op in ipairs(batch.pfr or {}) do
+  -- op = {hll_key, counters_hash, user...}: add the users, then store the estimate as reach.
+  redis.call('PFADD', op[1], unpack(op, 3))
+  redis.call('HSET', op[2], 'reach', redis.call('PFCOUNT', op[1]))
+end
+for _, op in ipairs(batch.rp or {}) do redis.call('RPUSH', op[1], op[2]) end
+for _, op in ipairs(batch.sa or {}) do redis.call('SADD', op[1], op[2]) end
 for _, op in ipairs(batch.zi or {}) do redis.call('ZINCRBY', op[1], op[3], op[2]) end
 for _, op in ipairs(batch.ex or {}) do redis.call('EXPIRE', op[1], op[2]) end
+if batch.guard then
+  local g = batch.guard
+  redis.call('LTRIM', g[1], tonumber(g[2]), -1)
+  if redis.call('LLEN', g[1]) == 0 then redis.call('SREM', g[5], g[1]) end
+end
 return {}
 """
 
@@ -79,13 +99,23 @@ class RedisWrites:
     hf: list[list] = field(default_factory=list)  # HINCRBYFLOAT key field delta
     hs: list[list] = field(default_factory=list)  # HSET key field value
     hmax: list[list] = field(default_factory=list)  # HSET key field value if value > current
-    pf: list[list] = field(default_factory=list)  # PFADD key member...
+    pfr: list[list] = field(default_factory=list)  # PFADD hll user...; HSET hash reach PFCOUNT
+    rp: list[list] = field(default_factory=list)  # RPUSH key value (held events)
+    sa: list[list] = field(default_factory=list)  # SADD key member
     zi: list[list] = field(default_factory=list)  # ZINCRBY key member delta
     ex: list[list] = field(default_factory=list)  # EXPIRE key seconds
+    #: [list_key, n, first, last, index_key]: apply only if the held-events list still starts
+    #: with these n entries, then drop them from it.
+    guard: list | None = None
 
     def to_json(self) -> bytes:
         doc = {name: ops for name, ops in vars(self).items() if ops}
         return orjson.dumps(doc)
+
+    def extend(self, other: "RedisWrites") -> None:
+        for name, ops in vars(other).items():
+            if isinstance(ops, list) and name != "guard":
+                getattr(self, name).extend(ops)
 
 
 class BatchConflict(Exception):
@@ -107,11 +137,17 @@ class RedisStore:
     async def close(self) -> None:
         await self.client.aclose()
 
-    async def apply(self, writes: RedisWrites) -> None:
-        """Apply a batch atomically, or raise :class:`BatchConflict` having written nothing."""
+    async def apply(self, writes: RedisWrites) -> bool:
+        """Apply a batch atomically, or raise :class:`BatchConflict` having written nothing.
+
+        Returns False (nothing written) when the batch has a ``guard`` that no longer holds.
+        """
         result = await self._apply(keys=[], args=[writes.to_json()])
+        if result and int(result[0]) == -1:
+            return False
         if result:
             raise BatchConflict({int(result[i]): int(result[i + 1]) for i in range(0, len(result), 2)})
+        return True
 
 
 async def retry_forever(what: str, call, *, should_stop=lambda: False, max_backoff_s: float = 5.0):

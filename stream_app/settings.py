@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     dedup_horizon_ms: int = 24 * 3600 * 1000
     #: Per-minute campaign buckets live at least this long (CONTRACT: >= 48 h).
     minute_bucket_ttl_s: int = 49 * 3600
+    #: Events older than the watermark minus this are late: totals only, no minute bucket.
+    late_grace_ms: int = 10 * 60 * 1000
+    #: Events held for a missing catalog record are applied without it after this long.
+    hold_max_s: float = 900.0
+    #: How often held events are re-examined.
+    resolve_interval_s: float = 1.0
 
     #: A worker that stops heart-beating loses its partitions after this long (failover time).
     session_timeout_s: float = 10.0
@@ -58,6 +64,8 @@ class Settings(BaseSettings):
     api_token: str | None = None
 
     log_level: str = "info"
+    #: Faust's local data directory (table stores, checkpoints).
+    data_dir: str = ".state/worker-data"
 
     def key(self, *parts: str) -> str:
         """Redis key under the configured prefix: ``key("video", "v7") == "sv:video:v7"``."""

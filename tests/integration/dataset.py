@@ -14,8 +14,13 @@ import orjson
 BASE_TS = 1_764_748_800_000  # 2025-12-03T08:00:00Z
 
 
+CPA_RATE = 2.5
+
+
 @dataclass
 class Dataset:
+    videos: list[dict] = field(default_factory=list)
+    campaigns: list[dict] = field(default_factory=list)
     messages: list[tuple[bytes | None, bytes]] = field(default_factory=list)  # in produce order
     valid: list[dict] = field(default_factory=list)  # distinct valid events
     malformed: dict[bytes, str] = field(default_factory=dict)  # raw value -> expected error code
@@ -41,12 +46,22 @@ class Dataset:
             elif kind == "conversion":
                 adds["conversions"] = 1
                 adds["revenue"] = event["revenue"]
+                if event.get("campaign_id"):  # every campaign here is cpa at CPA_RATE
+                    adds["spend"] = CPA_RATE
             for scope in ("video", "creator", "campaign"):
                 scope_id = event.get(f"{scope}_id")
                 if scope_id and adds:
                     for name, value in adds.items():
                         totals[f"{scope}:{scope_id}"][name] += value
         return {key: dict(value) for key, value in totals.items()}
+
+    def expected_reach(self) -> dict[str, int]:
+        users: dict[str, set] = defaultdict(set)
+        for event in self.valid:
+            for scope in ("video", "creator", "campaign"):
+                if scope_id := event.get(f"{scope}_id"):
+                    users[f"{scope}:{scope_id}"].add(event["user_id"])
+        return {key: len(members) for key, members in users.items()}
 
 
 MALFORMED_KINDS = [
@@ -74,6 +89,13 @@ def build_dataset(n_valid: int = 10_000, dup_share: float = 0.05, bad_share: flo
     videos = [f"v{i}" for i in range(60)]
     creator_of = {v: f"cr{i % 12}" for i, v in enumerate(videos)}
     campaign_of = {v: (f"c{i % 6}" if i % 4 else None) for i, v in enumerate(videos)}
+    data.videos = [{"video_id": v, "creator_id": creator_of[v], "campaign_id": campaign_of[v],
+                    "tags": ["food" if i % 2 else "travel"], "published_ts": BASE_TS}
+                   for i, v in enumerate(videos)]
+    data.campaigns = [{"campaign_id": f"c{i}", "name": f"Campaign {i}",
+                       "pricing": {"model": "cpa", "rate": CPA_RATE}, "budget": 10_000.0,
+                       "currency": "CNY", "start_ts": BASE_TS, "end_ts": BASE_TS + 86_400_000}
+                      for i in range(6)]
     kinds = ["impression"] * 40 + ["view"] * 35 + ["like"] * 8 + ["comment"] * 4 + ["share"] * 3 \
         + ["follow"] * 2 + ["dislike"] * 3 + ["conversion"] * 5
     for i in range(n_valid):
