@@ -44,9 +44,12 @@ events_topic = app.topic(settings.events_topic, value_type=bytes, key_type=bytes
                          partitions=settings.partitions)
 dlq_topic = app.topic(settings.dlq_topic, value_type=bytes, key_type=bytes,
                       partitions=settings.partitions)
+by_user_topic = app.topic(settings.by_user_topic, value_type=bytes, key_type=bytes,
+                          partitions=settings.partitions)
 
 # Register agents, tasks and pages.
 from stream_app import catalog_sync  # noqa: E402,F401  (imports register agents and tasks)
 from stream_app import ingest  # noqa: E402,F401
 from stream_app import resolver  # noqa: E402,F401
+from stream_app import per_user  # noqa: E402,F401
 from stream_app import web  # noqa: E402,F401

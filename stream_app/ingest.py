@@ -23,8 +23,9 @@ import orjson
 
 from models.events import Rejection, parse_event
 from models.metrics import DERIVED_FIELDS, derived_metrics
+from models.privacy import pseudonymize
 from stream_app import metrics
-from stream_app.app import app, dlq_topic, events_topic, keys, settings
+from stream_app.app import app, by_user_topic, dlq_topic, events_topic, keys, settings
 from stream_app.catalog_sync import catalog, catalog_ready
 from stream_app.redis_store import (ALREADY_APPLIED, BatchConflict, RedisStore, RedisWrites,
                                     retry_forever)
@@ -72,7 +73,41 @@ def _rejection_writes(rejected: list[tuple[object, Rejection]]) -> RedisWrites:
     return writes
 
 
+REBASE_TRENDING_LUA = """
+local current = redis.call('GET', KEYS[2])
+if current and tonumber(ARGV[1]) > tonumber(current) then
+  local factor = math.pow(2, -(tonumber(ARGV[1]) - tonumber(current)) / tonumber(ARGV[2]))
+  redis.call('ZUNIONSTORE', KEYS[1], 1, KEYS[1], 'WEIGHTS', string.format('%.17g', factor))
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -tonumber(ARGV[3]) - 1)
+  redis.call('SET', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+@app.timer(60.0)
+async def maintain_trending() -> None:
+    """Keep trending scores well scaled: move the decay landmark up to the watermark once it
+    lags by more than a day of half-lives, and keep the ZSET to its top 10,000 videos."""
+    client = redis_store().client
+    landmark_key = keys.trending() + ":landmark"
+    stored = await client.get(landmark_key)
+    watermark = _watermark["ts"] or 0
+    if stored is not None:
+        lag = (watermark - int(stored)) / settings.trending_half_life_ms
+        if lag > 24:
+            await client.eval(REBASE_TRENDING_LUA, 2, keys.trending(), landmark_key, watermark,
+                              settings.trending_half_life_ms, 10_000)
+            stored = watermark
+        _trending_landmark["ms"] = int(stored)
+
+
 async def current_watermark() -> int:
+    if _trending_landmark["ms"] is None:
+        stored = await retry_forever("read trending landmark",
+                                     lambda: redis_store().client.get(keys.trending() + ":landmark"))
+        _trending_landmark["ms"] = int(stored) if stored else None
     if _watermark["ts"] is None:
         stored = await retry_forever("read watermark",
                                      lambda: redis_store().client.hget(keys.stats(), "last_event_ts"))
@@ -80,9 +115,14 @@ async def current_watermark() -> int:
     return _watermark["ts"]
 
 
+_trending_landmark: dict[str, int | None] = {"ms": None}
+
+
 def new_planner(watermark: int) -> BatchPlanner:
     return BatchPlanner(keys, catalog, watermark_ms=watermark, late_grace_ms=settings.late_grace_ms,
-                        minute_ttl_s=settings.minute_bucket_ttl_s)
+                        minute_ttl_s=settings.minute_bucket_ttl_s,
+                        trending_landmark_ms=_trending_landmark["ms"],
+                        trending_half_life_ms=settings.trending_half_life_ms)
 
 
 async def apply_idempotently(deliveries: list[Delivery], rejected: list) -> tuple[list[Delivery], set[str]]:
@@ -177,6 +217,8 @@ async def process_batch(messages: list) -> None:
         if isinstance(parsed, Rejection):
             rejected.append((message, parsed))
             continue
+        if settings.pseudonymize_key:
+            parsed["user_id"] = pseudonymize(parsed["user_id"], settings.pseudonymize_key)
         event_id = parsed["event_id"]
         if event_id in seen_in_batch:
             metrics.EVENTS_SKIPPED.labels("duplicate").inc()
@@ -197,12 +239,20 @@ async def process_batch(messages: list) -> None:
     await refresh_campaign_metrics(campaigns)
     if canonical:
         metrics.LAST_EVENT_TS.set(max(d.event["ts"] for d in canonical))
-    for handler in FORWARD_HANDLERS:
-        await handler(canonical)
+        await forward_to_stage_two(canonical)
 
 
-#: Coroutines ``handler(deliveries)`` run after a batch is applied, before it is acknowledged.
-FORWARD_HANDLERS: list = []
+async def forward_to_stage_two(canonical: list[Delivery]) -> None:
+    """Produce the canonical events, keyed by user, for profiles and recommendations.
+
+    Each carries its origin (topic, partition, offset): stage 2 skips an origin it has already
+    applied for that user, so forwarding again after a crash is harmless.
+    """
+    sent = [await by_user_topic.send(
+        key=d.event["user_id"].encode(),
+        value=orjson.dumps({"e": d.event, "o": [d.topic, d.partition, d.offset]}))
+        for d in canonical]
+    await asyncio.gather(*sent)
 
 #: Exit status when a batch cannot be processed: the supervisor restarts the worker.
 EXIT_BATCH_FAILED = 70

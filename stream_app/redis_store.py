@@ -76,6 +76,17 @@ for _, op in ipairs(batch.rp or {}) do redis.call('RPUSH', op[1], op[2]) end
 for _, op in ipairs(batch.sa or {}) do redis.call('SADD', op[1], op[2]) end
 for _, op in ipairs(batch.zi or {}) do redis.call('ZINCRBY', op[1], op[3], op[2]) end
 for _, op in ipairs(batch.ex or {}) do redis.call('EXPIRE', op[1], op[2]) end
+if batch.zt then
+  -- Forward-decayed trending scores, relative to a landmark shared by all workers; a planner
+  -- that used an older landmark is corrected by 2^((its landmark - current) / half-life).
+  local meta = batch.zt_meta
+  local current = redis.call('GET', meta[2])
+  if not current then redis.call('SET', meta[2], meta[3]); current = meta[3] end
+  local factor = math.pow(2, (tonumber(meta[3]) - tonumber(current)) / tonumber(meta[4]))
+  for _, op in ipairs(batch.zt) do
+    redis.call('ZINCRBY', meta[1], string.format('%.17g', tonumber(op[2]) * factor), op[1])
+  end
+end
 if batch.guard then
   local g = batch.guard
   redis.call('LTRIM', g[1], tonumber(g[2]), -1)
@@ -104,6 +115,9 @@ class RedisWrites:
     sa: list[list] = field(default_factory=list)  # SADD key member
     zi: list[list] = field(default_factory=list)  # ZINCRBY key member delta
     ex: list[list] = field(default_factory=list)  # EXPIRE key seconds
+    zt: list[list] = field(default_factory=list)  # [video_id, forward-decayed delta] for trending
+    #: [trending_key, landmark_key, landmark_ms used for zt, half_life_ms]
+    zt_meta: list | None = None
     #: [list_key, n, first, last, index_key]: apply only if the held-events list still starts
     #: with these n entries, then drop them from it.
     guard: list | None = None
@@ -114,7 +128,7 @@ class RedisWrites:
 
     def extend(self, other: "RedisWrites") -> None:
         for name, ops in vars(other).items():
-            if isinstance(ops, list) and name != "guard":
+            if isinstance(ops, list) and name not in ("guard", "zt_meta"):
                 getattr(self, name).extend(ops)
 
 

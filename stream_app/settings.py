@@ -53,11 +53,28 @@ class Settings(BaseSettings):
     late_grace_ms: int = 10 * 60 * 1000
     #: Events held for a missing catalog record are applied without it after this long.
     hold_max_s: float = 900.0
+    #: Trending scores (sv:trending) halve after this much event time.
+    trending_half_life_ms: int = 6 * 3_600_000
     #: How often held events are re-examined.
     resolve_interval_s: float = 1.0
 
     #: A worker that stops heart-beating loses its partitions after this long (failover time).
     session_timeout_s: float = 10.0
+
+    #: Profiles and recommendations of users idle longer than this expire everywhere.
+    profile_ttl_s: int = 30 * 24 * 3600
+    #: When set, user ids are replaced by a keyed hash (HMAC-SHA256) right after validation,
+    #: so that no raw user id reaches Redis, Kafka topics we write, or logs.
+    pseudonymize_key: str | None = None
+    #: Recommendations kept per user (CONTRACT: N, default 20).
+    recs_n: int = 20
+    #: Interest tag weights halve after this much event time.
+    tag_half_life_ms: int = 7 * 24 * 3600 * 1000
+
+    #: This worker's name in shared model state (item-side sync); unique per worker.
+    worker_id: str = Field(default_factory=lambda: f"{__import__('socket').gethostname()}-{__import__('os').getpid()}")
+    #: How often item-side recommender state is checkpointed and merged between workers.
+    item_sync_s: float = 30.0
 
     web_host: str = "127.0.0.1"
     web_port: int = 6066

@@ -17,6 +17,10 @@ from models.counters import DeltaBatch, counter_deltas
 from models.metrics import event_spend, minute_start
 from stream_app.redis_store import RedisWrites, number_text
 
+#: Engagement weight of each event type in the trending score (a >= 2 s view counts 1).
+TRENDING_WEIGHTS = {"like": 2.0, "comment": 3.0, "share": 4.0, "follow": 3.0, "conversion": 5.0,
+                    "dislike": -2.0}
+
 #: Counters kept per content-insight key (per tag, per group x tag).
 INSIGHT_FIELDS = frozenset({"impressions", "views", "views_2s", "completions", "watch_ms", "likes",
                             "comments", "shares"})
@@ -94,7 +98,8 @@ class BatchPlanner:
     """Accumulates the writes of many events; :meth:`writes` renders them once."""
 
     def __init__(self, keys: KeySpace, catalog: Catalog, *, watermark_ms: int, late_grace_ms: int,
-                 minute_ttl_s: int):
+                 minute_ttl_s: int, trending_landmark_ms: int | None = None,
+                 trending_half_life_ms: int = 6 * 3_600_000):
         self.keys = keys
         self.catalog = catalog
         self.late_before_ms = watermark_ms - late_grace_ms if watermark_ms else None
@@ -108,7 +113,9 @@ class BatchPlanner:
         self.applied = 0
         self.held = 0
         self.late = 0
-        self.stats = defaultdict(int)
+        self.trending_landmark_ms = trending_landmark_ms
+        self.trending_half_life_ms = trending_half_life_ms
+        self.trending: dict[str, float] = defaultdict(float)
 
     # -- one event -----------------------------------------------------------------------
     def add_marker(self, delivery: Delivery, expire_at_ms: int) -> None:
@@ -162,6 +169,21 @@ class BatchPlanner:
             if self.newest.get(scope, -1) < event["ts"]:
                 self.newest[scope] = event["ts"]
         self._add_insights(attribution, increments)
+        self._add_trending(event)
+
+    def _add_trending(self, event: dict) -> None:
+        """Forward decay: weight x 2^((ts - landmark) / half-life), so old scores need no update."""
+        video_id = event.get("video_id")
+        if not video_id:
+            return
+        etype = event["type"]
+        weight = 1.0 if etype == "view" and event["watch_ms"] >= 2000 else TRENDING_WEIGHTS.get(etype, 0.0)
+        if not weight:
+            return
+        if self.trending_landmark_ms is None:
+            self.trending_landmark_ms = event["ts"]
+        exponent = (event["ts"] - self.trending_landmark_ms) / self.trending_half_life_ms
+        self.trending[video_id] += weight * 2.0 ** min(exponent, 60.0)
 
     def _add_reach(self, scope_key: str, user_id: str) -> None:
         entry = self.reach.get(scope_key)
@@ -193,6 +215,10 @@ class BatchPlanner:
             out.hmax.append([key, "last_event_ts", str(ts)])
         for key in sorted(self.expiring):
             out.ex.append([key, self.minute_ttl_s])
+        if self.trending:
+            out.zt = [[video, repr(delta)] for video, delta in self.trending.items()]
+            out.zt_meta = [self.keys.trending(), self.keys.trending() + ":landmark",
+                           str(self.trending_landmark_ms), str(self.trending_half_life_ms)]
         stats = self.keys.stats()
         for name, count in (("applied", self.applied), ("held", self.held), ("late", self.late)):
             if count:

@@ -1,0 +1,108 @@
+"""The worker's online recommender: learning per event, top-N per user, checkpoints and sync.
+
+* Per-user model state travels with the user's profile in the ``profiles`` table (see
+  :mod:`stream_app.per_user`), so it survives restarts and moves with its partition.
+* Item-side state (catalogue, item factors, popularity, co-occurrence) is checkpointed to
+  Redis by every worker under ``{p}model:items:{worker_id}`` every ``SV_ITEM_SYNC_S`` seconds;
+  each worker then folds the other workers' item states into its own
+  (:meth:`models.recommend.Recommender.load_item_state` with ``merge=True``: factors averaged by
+  update counts, popularity and co-occurrence by element-wise maximum, so repeated syncs never
+  double count). A starting worker loads every saved item state first, so it does not start cold.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+import orjson
+
+from models.recommend import Recommender, RecommenderConfig
+from stream_app.app import app, keys, settings
+from stream_app.catalog_sync import LISTENERS, catalog, catalog_ready
+
+log = logging.getLogger(__name__)
+
+_state: dict = {"model": None, "loaded": False}
+
+
+def model() -> Recommender:
+    if _state["model"] is None:
+        rec = Recommender(RecommenderConfig())
+        for record in catalog.videos.values():
+            rec.add_video(record)
+        _state["model"] = rec
+    return _state["model"]
+
+
+def _on_catalog(kind: str, record_id: str) -> None:
+    if kind == "video" and _state["model"] is not None:
+        _state["model"].add_video(catalog.videos[record_id])
+
+
+LISTENERS.append(_on_catalog)
+
+
+def item_key(worker_id: str) -> str:
+    return f"{keys.prefix}model:items:{worker_id}"
+
+
+async def load_checkpoints(client) -> int:
+    """Fold every saved item state into this worker's model; return how many were loaded."""
+    rec = model()
+    loaded = 0
+    async for key in client.scan_iter(match=item_key("*"), count=100):
+        raw = await client.get(key)
+        if raw:
+            rec.load_item_state(orjson.loads(raw), merge=True)
+            loaded += 1
+    _state["loaded"] = True
+    return loaded
+
+
+def restore_user(user_id: str, state: dict | None) -> None:
+    """Give the model a user's saved state unless it already holds a fresher one."""
+    rec = model()
+    if state is not None and user_id not in rec.users:
+        rec.load_user_state(user_id, state)
+
+
+def user_state(user_id: str) -> dict | None:
+    return model().user_state(user_id)
+
+
+def forget_user(user_id: str) -> None:
+    model().forget_user(user_id)
+
+
+def observe(learned: list[tuple[dict, dict | None, str | None]]) -> None:
+    rec = model()
+    for event, video, segment in learned:
+        rec.observe(event, video, segment=segment)
+
+
+def recommend(user_id: str, *, now_ms: int, user_tags: dict, segment: str | None) -> list:
+    return model().recommend(user_id, n=settings.recs_n, now_ms=now_ms, user_tags=user_tags,
+                             segment=segment)
+
+
+@app.timer(settings.item_sync_s)
+async def sync_item_state() -> None:
+    """Publish this worker's item side and fold in the other workers' (Monolith-style sync)."""
+    from stream_app.ingest import redis_store
+
+    if not catalog_ready.is_set() or _state["model"] is None:
+        return
+    client = redis_store().client
+    started = time.perf_counter()
+    rec = model()
+    await client.set(item_key(settings.worker_id), orjson.dumps(rec.item_state(),
+                     option=orjson.OPT_SERIALIZE_NUMPY), ex=int(settings.item_sync_s * 10))
+    merged = 0
+    async for key in client.scan_iter(match=item_key("*"), count=100):
+        if key.decode() == item_key(settings.worker_id):
+            continue
+        raw = await client.get(key)
+        if raw:
+            rec.load_item_state(orjson.loads(raw), merge=True)
+            merged += 1
+    log.info("item state synced (merged %d peers) in %.0f ms", merged, (time.perf_counter() - started) * 1000)
