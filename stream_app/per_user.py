@@ -12,6 +12,7 @@ applied already and is skipped; a duplicate event_id is never forwarded at all.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -39,6 +40,11 @@ community = app.Table("community", partitions=settings.partitions, key_type=str,
 segmenter_state: dict = {"model": None, "stats": SegmentStats()}
 
 
+#: Changelog writes of the current batch; awaited before the batch is acknowledged, so that
+#: no offset is committed for state that is not durable in Kafka yet.
+_pending_changelog: list = []
+
+
 def table_put(table, partition: int, key: str, value: bytes) -> None:
     """Set ``key`` and log it to the changelog partition of the user's events.
 
@@ -46,13 +52,20 @@ def table_put(table, partition: int, key: str, value: bytes) -> None:
     which can be another partition than this key's; so the partition is given explicitly.
     """
     table.data[key] = value
-    table.send_changelog(partition, key, value)
+    _pending_changelog.append(table.send_changelog(partition, key, value))
 
 
 def table_delete(table, partition: int, key: str) -> None:
     if key in table.data:
         del table.data[key]
-    table.send_changelog(partition, key, None, value_serializer="raw")
+    _pending_changelog.append(table.send_changelog(partition, key, None, value_serializer="raw"))
+
+
+async def flush_changelog() -> None:
+    pending = list(_pending_changelog)
+    _pending_changelog.clear()
+    if pending:
+        await asyncio.gather(*pending)
 
 
 def community_key(kind: str, scope_id: str, partition: int) -> str:
@@ -107,13 +120,19 @@ async def erase_user(user_id: str, partition: int) -> None:
 
     async def delete():
         async with client.pipeline(transaction=True) as pipe:
-            pipe.delete(keys.profile(user_id), keys.recs(user_id))
+            pipe.delete(keys.profile(user_id), keys.recs(user_id), keys.recs(user_id) + ":why")
             for key in touched:
-                pipe.set(community_snapshot_key(key), orjson.dumps(load_community(key).snapshot(
-                    int(time.time() * 1000))))
+                stats = load_community(key)
+                pipe.set(community_snapshot_key(key), orjson.dumps(stats.snapshot(scope_now(stats))))
             await pipe.execute()
 
     await retry_forever("erase user", delete)
+
+
+def scope_now(stats: CommunityStats) -> int:
+    """Community figures are decayed to the scope's newest event time (event time, as every
+    figure of the system), not to the wall clock."""
+    return max((scope.last_ts or 0 for scope in stats.scopes.values()), default=0)
 
 
 def community_snapshot_key(table_key: str) -> str:
@@ -127,6 +146,8 @@ async def process_user_batch(events: list) -> None:
     communities: dict[str, tuple[CommunityStats, int]] = {}
     insight_deltas: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     learned: list[tuple[dict, dict | None, str | None]] = []
+    model = await segmenter()
+    await ensure_models_loaded()
     for item in events:
         message = item.message
         doc = orjson.loads(message.value)
@@ -148,6 +169,10 @@ async def process_user_batch(events: list) -> None:
             profile.set_attributes(attrs)
         profile.apply(event, video)
         profile.mark_offset(origin_partition, origin_offset)
+        # One learning step per event (not per batch), so that a replay of the same history
+        # gives the same segments whatever the batch boundaries.
+        previous, segment = segment, model.learn(profile.features())
+        segmenter_state["stats"].observe(segment, previous, profile.top_tags(profile.last_ts, 5))
         users[user_id] = (profile, segment, partition)
         learned.append((event, video, segment))
         for kind in COMMUNITY_SCOPES:
@@ -172,14 +197,10 @@ async def process_user_batch(events: list) -> None:
 
     if not users and not communities:
         return
-    await ensure_models_loaded()
     recs.observe(learned)
-    model = await segmenter()
     now = int(time.time() * 1000)
     profile_hashes, recommendations = {}, {}
-    for user_id, (profile, previous, partition) in users.items():
-        segment = model.learn(profile.features())
-        segmenter_state["stats"].observe(segment, previous, profile.top_tags(profile.last_ts, 5))
+    for user_id, (profile, segment, partition) in users.items():
         table_put(profiles, partition, user_id, orjson.dumps(
             {"profile": profile.to_state(), "segment": segment, "touched_ms": now,
              "partition": partition, "rec": recs.user_state(user_id)}))
@@ -200,7 +221,7 @@ async def process_user_batch(events: list) -> None:
                 pipe.hset(key, mapping=mapping)
                 pipe.expire(key, settings.profile_ttl_s)
             for key, (stats, _) in communities.items():
-                pipe.set(community_snapshot_key(key), orjson.dumps(stats.snapshot(now)))
+                pipe.set(community_snapshot_key(key), orjson.dumps(stats.snapshot(scope_now(stats))))
             for key, deltas in insight_deltas.items():
                 for field, delta in deltas.items():
                     pipe.hincrby(key, field, int(delta))
@@ -215,6 +236,7 @@ async def process_user_batch(events: list) -> None:
             await pipe.execute()
 
     await retry_forever("write profiles", write)
+    await flush_changelog()
 
 
 @app.agent(by_user_topic)
@@ -224,6 +246,7 @@ async def per_user(stream):
         await catalog_ready.wait()
     async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
         await process_user_batch(list(events))
+        await flush_changelog()
 
 
 @app.timer(30.0)
