@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import math
 import zlib
 
 import numpy as np
@@ -83,7 +84,8 @@ class OnlineMF:
     # -- learning ---------------------------------------------------------------------------
     def _step(self, x: np.ndarray, idx: int, label: float, weight: float) -> None:
         y = self.Y[idx]
-        p = 1.0 / (1.0 + np.exp(-(float(self.b[idx]) + float(x @ y))))
+        z = float(self.b[idx]) + float(x @ y)
+        p = 1.0 / (1.0 + math.exp(-z)) if z > -30 else 0.0
         g = (p - label) * weight * self.lr
         gx = g * y + self.lr * self.reg * x
         y -= g * x + self.lr * self.reg * y
@@ -100,8 +102,7 @@ class OnlineMF:
         if target > 0:
             self._step(x, idx, 1.0, target)
             for j in negatives:
-                if j != idx:
-                    self.ensure_item(j)
+                if j != idx and j < self.size:
                     self._step(x, j, 0.0, 1.0)
         else:
             self._step(x, idx, 0.0, -target)

@@ -67,25 +67,28 @@ class DecayedPopularity:
             return s
         return s * math.exp(-(now_ms - self.landmark_ms) / self.tau_ms)
 
-    def top(self, k: int, among: np.ndarray | None = None) -> np.ndarray:
+    def top(self, k: int, among: np.ndarray | None = None, keep_zero: bool = False) -> np.ndarray:
         """Indices of the ``k`` highest scores (optionally only ``among`` these indices), best first.
 
-        Items with a zero score are left out.
+        Items with a zero score are left out unless ``keep_zero`` (then only when ``among`` is
+        given: items never engaged with, e.g. to cover a tag's new videos).
         """
         if among is None:
             s = self.scores[: self.size]
             ids = None
         else:
-            among = among[among < self.size]
-            s = self.scores[among]
             ids = among
+            s = np.zeros(len(among))
+            ok = among < self.size
+            s[ok] = self.scores[among[ok]]
         if len(s) == 0:
             return np.zeros(0, dtype=np.int64)
         if k < len(s):
             part = np.argpartition(-s, k)[:k]
         else:
             part = np.arange(len(s))
-        part = part[s[part] > 0]
+        if not (keep_zero and ids is not None):
+            part = part[s[part] > 0]
         order = part[np.argsort(-s[part], kind="stable")]
         return order if ids is None else ids[order]
 
