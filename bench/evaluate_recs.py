@@ -26,6 +26,30 @@ from models.evaluation import evaluate_log, evaluate_simulated, format_results_t
 GOAL = 1.3
 
 
+ML100K_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.inter"
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".state", "data")
+
+
+def _fetch_ml100k() -> str | None:
+    """MovieLens-100k as shipped inside the RecBole wheel (PyPI), extracted to .state/data."""
+    import glob
+    import subprocess
+    import zipfile
+
+    target = os.path.join(DATA_DIR, "ml-100k.inter")
+    if os.path.exists(target):
+        return target
+    os.makedirs(DATA_DIR, exist_ok=True)
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", DATA_DIR,
+                           "recbole==1.2.1"], capture_output=True)
+    wheels = glob.glob(os.path.join(DATA_DIR, "recbole-*.whl"))
+    if done.returncode != 0 or not wheels:
+        return None
+    with zipfile.ZipFile(wheels[0]) as wheel, open(target, "wb") as out:
+        out.write(wheel.read(ML100K_MEMBER))
+    return target
+
+
 def _find_ml100k() -> str | None:
     env = os.environ.get("SV_ML100K")
     if env and os.path.exists(env):
@@ -36,7 +60,7 @@ def _find_ml100k() -> str | None:
             p = os.path.join(base, "dataset_example", "ml-100k", "ml-100k.inter")
             if os.path.exists(p):
                 return p
-    return None
+    return _fetch_ml100k()
 
 
 @click.command()

@@ -93,6 +93,7 @@ wait_healthy() {
 start() {
   if external; then log "using external Kafka at $KAFKA_BOOTSTRAP_SERVERS"; return 0; fi
   if is_running && port_open; then log "already running (pid $(cat "$PIDFILE"))"; return 0; fi
+  if port_open; then log "a broker already listens on 127.0.0.1:$KAFKA_PORT; using it"; return 0; fi
   ensure_tools
   mkdir -p "$DIR"
   ensure_jars

@@ -65,5 +65,53 @@ def simulate(rate: float, duration: float, seed: int, users: int, videos: int) -
     click.echo(f"produced {sent} events")
 
 
+@main.command()
+@click.option("--log", "log_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="interaction log: MovieLens u.data (or RecBole .inter) or KuaiRand-style CSV")
+@click.option("--format", "fmt", type=click.Choice(["movielens", "kuairand"]), default=None,
+              help="log format (default: detected)")
+@click.option("--mapping", default=None,
+              help='JSON column mapping for other logs, e.g. {"user_id": 0, "video_id": 1, "ts": 3, "rating": 2}')
+@click.option("--simulated", is_flag=True, help="evaluate on simulated traffic with latent tastes")
+@click.option("--events", "n_events", type=int, default=200_000, show_default=True,
+              help="simulated events (with --simulated)")
+@click.option("--max-events", type=int, default=None, help="read at most this many log events")
+@click.option("--k", type=int, default=10, show_default=True)
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def evaluate(log_path, fmt, mapping, simulated, n_events, max_events, k, progress) -> None:
+    """Prequential (test-then-learn) HitRate@K / NDCG@K against popularity baselines."""
+    import orjson
+
+    from models.evaluation import evaluate_log, evaluate_simulated, format_results_table
+
+    if not log_path and not simulated:
+        raise click.UsageError("give --log FILE or --simulated")
+    if simulated:
+        result = evaluate_simulated(n_events=n_events, k=k, progress=progress)
+    else:
+        result = evaluate_log(log_path, fmt, orjson.loads(mapping) if mapping else None, k=k,
+                              progress=progress, max_events=max_events)
+    click.echo(format_results_table(result, title=result.get("source")))
+
+
+@main.command()
+@click.option("--log", "log_path", type=click.Path(exists=True, dir_okay=False), required=True)
+@click.option("--format", "fmt", type=click.Choice(["movielens", "kuairand"]), default=None)
+@click.option("--mapping", default=None, help="JSON column mapping for other logs")
+@click.option("--speed", type=float, default=0.0, show_default=True,
+              help="scale of the original inter-event times (2 = twice as fast); 0 = as fast as possible")
+@click.option("--max-events", type=int, default=None)
+def replay(log_path, fmt, mapping, speed, max_events) -> None:
+    """Produce a real interaction log into the events topic as contract events."""
+    import orjson
+
+    from stream_app.replay import replay_log
+
+    sent = asyncio.run(replay_log(get_settings(), log_path, fmt=fmt,
+                                  mapping=orjson.loads(mapping) if mapping else None,
+                                  speed=speed, max_events=max_events))
+    click.echo(f"produced {sent} events")
+
+
 if __name__ == "__main__":
     main()
