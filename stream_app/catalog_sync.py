@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from models.catalog import ID_FIELD, Catalog, validate_record
 from models.events import Rejection
 from stream_app.app import app, dlq_topic, settings
+from stream_app.dead_letters import dead_letter_value
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,8 @@ def _topic_kinds() -> dict[str, str]:
 
 
 async def _dead_letter(message, rejection: Rejection) -> None:
-    raw = message.value or b""
-    await dlq_topic.send(key=message.key, value=orjson.dumps({
-        "error": rejection.error, "reason": rejection.reason,
-        "raw": raw.decode("utf-8", errors="backslashreplace"), "topic": message.topic,
-        "partition": message.partition, "offset": message.offset,
-        "received_ts": int(time.time() * 1000)}))
+    await dlq_topic.send(key=message.key,
+                         value=dead_letter_value(message, rejection, int(time.time() * 1000)))
 
 
 def apply_record(kind: str, key: bytes | None, value: bytes | None) -> Rejection | None:

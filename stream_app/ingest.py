@@ -27,6 +27,7 @@ from models.privacy import pseudonymize
 from stream_app import metrics
 from stream_app.app import app, by_user_topic, dlq_topic, events_topic, keys, settings
 from stream_app.catalog_sync import catalog, catalog_ready
+from stream_app.dead_letters import dead_letter_value
 from stream_app.redis_store import (ALREADY_APPLIED, BatchConflict, RedisStore, RedisWrites,
                                     retry_forever)
 from stream_app.writes import BatchPlanner, Delivery
@@ -48,19 +49,6 @@ def redis_store() -> RedisStore:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def dead_letter_value(message, rejection: Rejection, received_ts: int) -> bytes:
-    raw: bytes = message.value or b""
-    return orjson.dumps({
-        "error": rejection.error,
-        "reason": rejection.reason,
-        "raw": raw.decode("utf-8", errors="backslashreplace"),
-        "topic": message.topic,
-        "partition": message.partition,
-        "offset": message.offset,
-        "received_ts": received_ts,
-    })
 
 
 def _rejection_writes(rejected: list[tuple[object, Rejection]]) -> RedisWrites:
