@@ -53,7 +53,7 @@ def counter_deltas(event: dict, duration_ms: int | None = None) -> dict[str, int
             deltas["completions"] = 1
         return deltas
     if etype == "conversion":
-        return {"conversions": 1, "revenue": event["revenue"]}
+        return {"conversions": 1, "revenue": float(event["revenue"])}
     return {}
 
 
@@ -62,9 +62,9 @@ class DeltaBatch:
 
     >>> batch = DeltaBatch()
     >>> batch.add("sv:video:v1", {"views": 1, "watch_ms": 10})
-    >>> batch.add("sv:video:v1", {"views": 1, "revenue": 0.5})
+    >>> batch.add("sv:video:v1", {"views": 1, "revenue": 10})
     >>> batch.hash_increments()
-    [('sv:video:v1', 'views', 2, False), ('sv:video:v1', 'watch_ms', 10, False), ('sv:video:v1', 'revenue', 0.5, True)]
+    [('sv:video:v1', 'views', 2, False), ('sv:video:v1', 'watch_ms', 10, False), ('sv:video:v1', 'revenue', 10, True)]
     """
 
     __slots__ = ("_sums",)
@@ -85,6 +85,11 @@ class DeltaBatch:
 
     def hash_increments(self) -> list[tuple[str, str, int | float, bool]]:
         """``(key, field, delta, is_float)`` for every sum, zeros included (so that a view
-        watched for 0 ms still creates its ``watch_ms`` field)."""
-        return [(key, field, delta, isinstance(delta, float))
+        watched for 0 ms still creates its ``watch_ms`` field).
+
+        Whether a field is a float is decided by its *name*, never by the Python type of this
+        batch's sum: revenue of 10 (an int, as JSON allows) must still be added with
+        HINCRBYFLOAT, because HINCRBY fails on a field that already holds "12.5".
+        """
+        return [(key, field, delta, field in FLOAT_COUNTERS)
                 for key, sums in self._sums.items() for field, delta in sums.items()]

@@ -115,7 +115,7 @@ async def erase_user(user_id: str, partition: int) -> None:
             stats.forget_user(user_id)
             table_put(community, partition, key, orjson.dumps(stats.to_state()))
             touched.append(key)
-    recs.forget_user(user_id)
+    recs.mark_erased(user_id)
     client = redis_store().client
 
     async def delete():
@@ -126,7 +126,8 @@ async def erase_user(user_id: str, partition: int) -> None:
                 pipe.set(community_snapshot_key(key), orjson.dumps(stats.snapshot(scope_now(stats))))
             await pipe.execute()
 
-    await retry_forever("erase user", delete)
+    async with recs.write_lock:
+        await retry_forever("erase user", delete)
 
 
 def scope_now(stats: CommunityStats) -> int:
@@ -199,15 +200,14 @@ async def process_user_batch(events: list) -> None:
         return
     recs.observe(learned)
     now = int(time.time() * 1000)
-    profile_hashes, recommendations = {}, {}
+    profile_hashes = {}
     for user_id, (profile, segment, partition) in users.items():
         table_put(profiles, partition, user_id, orjson.dumps(
             {"profile": profile.to_state(), "segment": segment, "touched_ms": now,
              "partition": partition, "rec": recs.user_state(user_id)}))
         profile_hashes[user_id] = profile.to_redis_hash(now_ms=profile.last_ts or now, segment=segment)
-        recommendations[user_id] = recs.recommend(
-            user_id, now_ms=profile.last_ts or now, segment=segment,
-            user_tags=dict(profile.top_tags(profile.last_ts or now, 10)))
+        recs.mark_dirty(user_id, now_ms=profile.last_ts or now, segment=segment,
+                        user_tags=dict(profile.top_tags(profile.last_ts or now, 10)))
     for key, (stats, partition) in communities.items():
         table_put(community, partition, key, orjson.dumps(stats.to_state()))
 
@@ -225,14 +225,6 @@ async def process_user_batch(events: list) -> None:
             for key, deltas in insight_deltas.items():
                 for field, delta in deltas.items():
                     pipe.hincrby(key, field, int(delta))
-            for user_id, items in recommendations.items():
-                key = keys.recs(user_id)
-                pipe.delete(key)
-                if items:
-                    pipe.zadd(key, {video_id: score for video_id, score, _ in items})
-                    pipe.hset(f"{key}:why", mapping={video_id: why for video_id, _, why in items})
-                    pipe.expire(key, settings.profile_ttl_s)
-                    pipe.expire(f"{key}:why", settings.profile_ttl_s)
             await pipe.execute()
 
     await retry_forever("write profiles", write)
@@ -268,4 +260,4 @@ async def expire_idle_users() -> None:
         if state.get("touched_ms", 0) < cutoff:
             partition = state.get("partition")
             table_delete(profiles, partition if partition is not None else 0, user_id)
-            recs.forget_user(user_id)
+            recs.mark_erased(user_id)

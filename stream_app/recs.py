@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -83,6 +84,90 @@ def observe(learned: list[tuple[dict, dict | None, str | None]]) -> None:
 def recommend(user_id: str, *, now_ms: int, user_tags: dict, segment: str | None) -> list:
     return model().recommend(user_id, n=settings.recs_n, now_ms=now_ms, user_tags=user_tags,
                              segment=segment)
+
+
+# -- refreshing top-N lists -------------------------------------------------------------------
+#
+# Scoring a user's candidates costs milliseconds, far more than folding an event into the
+# profile. Doing it inside the stage-2 batch would let a burst of users stall the whole worker
+# (stage 1 included, it shares the event loop). Instead a batch marks its users dirty and this
+# refresher rescores them in small slices, yielding to the event loop between users: under
+# normal load a list is refreshed within a few batch windows of the event; under overload the
+# lists lag while counting keeps up.
+
+#: user_id -> (now_ms, segment, tag weights), oldest first.
+_dirty: dict[str, tuple[int, str | None, dict]] = {}
+#: Users erased recently: a refresh computed before the erase must not write their list back.
+_erased: dict[str, float] = {}
+#: Serialises list writes with erasures.
+write_lock = asyncio.Lock()
+REFRESH_SLICE = 50
+
+
+def mark_dirty(user_id: str, *, now_ms: int, segment: str | None, user_tags: dict) -> None:
+    _dirty.pop(user_id, None)
+    _dirty[user_id] = (now_ms, segment, user_tags)
+    _erased.pop(user_id, None)
+
+
+def mark_erased(user_id: str) -> None:
+    _dirty.pop(user_id, None)
+    _erased[user_id] = time.monotonic()
+    forget_user(user_id)
+
+
+def _take_slice() -> list[tuple[str, tuple]]:
+    taken = []
+    for user_id in list(_dirty)[:REFRESH_SLICE]:
+        taken.append((user_id, _dirty.pop(user_id)))
+    return taken
+
+
+async def refresh_once(client) -> int:
+    """Rescore one slice of dirty users and write their lists; return how many."""
+    work = _take_slice()
+    if not work:
+        return 0
+    lists = {}
+    for done, (user_id, (now_ms, segment, tags)) in enumerate(work, 1):
+        lists[user_id] = recommend(user_id, now_ms=now_ms, segment=segment, user_tags=tags)
+        if done % 10 == 0:
+            await asyncio.sleep(0)
+    async with write_lock:
+        cutoff = time.monotonic() - 300
+        for user_id in [u for u, at in _erased.items() if at < cutoff]:
+            del _erased[user_id]
+        async with client.pipeline(transaction=False) as pipe:
+            for user_id, items in lists.items():
+                if user_id in _erased:
+                    continue
+                key = keys.recs(user_id)
+                pipe.delete(key, f"{key}:why")
+                if items:
+                    pipe.zadd(key, {video_id: score for video_id, score, _ in items})
+                    pipe.hset(f"{key}:why", mapping={video_id: why for video_id, _, why in items})
+                    pipe.expire(key, settings.profile_ttl_s)
+                    pipe.expire(f"{key}:why", settings.profile_ttl_s)
+            await pipe.execute()
+    return len(work)
+
+
+@app.task
+async def refresh_recommendations() -> None:
+    from stream_app.ingest import redis_store
+    from stream_app.redis_store import retry_forever
+
+    while True:
+        try:
+            if not _dirty:
+                await asyncio.sleep(0.02)
+                continue
+            await retry_forever("write recommendations", lambda: refresh_once(redis_store().client))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - lists are derived state; the next event rescores
+            log.exception("recommendation refresh failed")
+            await asyncio.sleep(1.0)
 
 
 @app.timer(settings.item_sync_s)

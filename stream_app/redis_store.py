@@ -96,9 +96,9 @@ return {}
 """
 
 
-def number_text(value: int | float) -> str:
+def number_text(value: int | float, as_float: bool = False) -> str:
     """Exact decimal text of a delta: ints as is, floats by shortest round-trip repr."""
-    return str(value) if isinstance(value, int) else repr(float(value))
+    return repr(float(value)) if as_float or isinstance(value, float) else str(value)
 
 
 @dataclass

@@ -208,7 +208,7 @@ class BatchPlanner:
     def writes(self) -> RedisWrites:
         out = self.out
         for key, field, delta, is_float in self.deltas.hash_increments():
-            (out.hf if is_float else out.hi).append([key, field, number_text(delta)])
+            (out.hf if is_float else out.hi).append([key, field, number_text(delta, is_float)])
         for scope_key, (hll_key, users) in self.reach.items():
             out.pfr.append([hll_key, scope_key, *sorted(users)])
         for key, ts in self.newest.items():
