@@ -28,6 +28,7 @@ from stream_app import metrics
 from stream_app.app import app, by_user_topic, dlq_topic, events_topic, keys, settings
 from stream_app.catalog_sync import catalog, catalog_ready
 from stream_app.dead_letters import dead_letter_value
+from stream_app.gaps import GapFetcher, OffsetLedger, fill_gaps
 from stream_app.redis_store import (ALREADY_APPLIED, BatchConflict, RedisStore, RedisWrites,
                                     retry_forever)
 from stream_app.writes import BatchPlanner, Delivery
@@ -35,6 +36,10 @@ from stream_app.writes import BatchPlanner, Delivery
 log = logging.getLogger(__name__)
 
 _store: RedisStore | None = None
+ledger = OffsetLedger(f"{keys.prefix}offsets:{settings.app_id}")
+gap_fetcher = GapFetcher(settings)
+#: One batch at a time: the agent's batches and the gap sweeper's never interleave.
+batch_lock = asyncio.Lock()
 #: Newest event time applied by this worker (the lateness watermark), loaded from Redis.
 _watermark: dict[str, int | None] = {"ts": None}
 
@@ -113,7 +118,8 @@ def new_planner(watermark: int) -> BatchPlanner:
                         trending_half_life_ms=settings.trending_half_life_ms)
 
 
-async def apply_idempotently(deliveries: list[Delivery], rejected: list) -> tuple[list[Delivery], set[str]]:
+async def apply_idempotently(deliveries: list[Delivery], rejected: list,
+                             batch_offsets: dict[tuple[str, int], int]) -> tuple[list[Delivery], set[str]]:
     """Apply the batch; return the canonical deliveries (applied now or before) and the
     campaigns it touched.
 
@@ -134,8 +140,11 @@ async def apply_idempotently(deliveries: list[Delivery], rejected: list) -> tupl
         writes.extend(_rejection_writes(pending_rejects))
         if pending:
             writes.hmax.append([keys.stats(), "last_event_ts", str(max(d.event["ts"] for d in pending))])
+        # The highest offset of this batch per partition, recorded with its effects (gaps.py).
+        writes.hmax.extend([ledger.redis_key, ledger.field(*tp), str(offset)]
+                           for tp, offset in batch_offsets.items())
         try:
-            if writes.ids:
+            if writes.ids or writes.hmax:
                 await retry_forever("apply batch", lambda: store.apply(writes))
             break
         except BatchConflict as conflict:
@@ -154,6 +163,8 @@ async def apply_idempotently(deliveries: list[Delivery], rejected: list) -> tupl
             pending = keep
     if pending:
         _watermark["ts"] = max(watermark, max(d.event["ts"] for d in pending))
+    for tp, offset in batch_offsets.items():
+        ledger.record(tp, offset)
     metrics.EVENTS_APPLIED.inc(len(pending))
     return canonical_before + pending, planner.touched_campaigns
 
@@ -196,6 +207,11 @@ async def refresh_campaign_metrics(campaign_ids: set[str]) -> None:
 
 
 async def process_batch(messages: list) -> None:
+    messages = await fill_gaps(messages, ledger, gap_fetcher, redis_store().client)
+    batch_offsets: dict[tuple[str, int], int] = {}
+    for message in messages:
+        tp = (message.topic, message.partition)
+        batch_offsets[tp] = max(batch_offsets.get(tp, -1), message.offset)
     received_ts = now_ms()
     deliveries: list[Delivery] = []
     rejected: list[tuple[object, Rejection]] = []
@@ -223,9 +239,11 @@ async def process_batch(messages: list) -> None:
         for _, rejection in rejected:
             metrics.EVENTS_REJECTED.labels(rejection.error).inc()
 
-    canonical, campaigns = await apply_idempotently(deliveries, rejected)
+    canonical, campaigns = await apply_idempotently(deliveries, rejected, batch_offsets)
     await refresh_campaign_metrics(campaigns)
     if canonical:
+        # Stage 2 relies on each origin partition arriving in offset order.
+        canonical.sort(key=lambda d: (d.topic, d.partition, d.offset))
         metrics.LAST_EVENT_TS.set(max(d.event["ts"] for d in canonical))
         await forward_to_stage_two(canonical)
 
@@ -256,7 +274,8 @@ async def process_batch_or_die(messages: list) -> None:
     """
     for attempt in range(1, 4):
         try:
-            await process_batch(messages)
+            async with batch_lock:
+                await process_batch(messages)
             return
         except asyncio.CancelledError:
             raise
@@ -281,3 +300,32 @@ async def ingest(stream):
         metrics.BATCH_SIZE.observe(len(messages))
         await process_batch_or_die(messages)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+
+
+SWEEP_INTERVAL_S = 5.0
+
+
+@app.timer(SWEEP_INTERVAL_S)
+async def sweep_skipped_offsets() -> None:
+    """Process records of assigned partitions that the consumer skipped (see gaps.py)."""
+    if not catalog_ready.is_set():
+        return
+    assigned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()
+                if tp.topic == settings.events_topic]
+    if not assigned:
+        return
+    client = redis_store().client
+    await ledger.load(client, assigned)
+    known = [tp for tp in assigned if tp in ledger.applied]
+    if not known:
+        return
+    ends = await gap_fetcher.end_offsets(known)
+    quiet_since = time.monotonic() - SWEEP_INTERVAL_S
+    for tp in known:
+        applied = ledger.applied[tp]
+        if ends[tp] - 1 > applied and ledger.changed_at.get(tp, 0) < quiet_since:
+            missing = await gap_fetcher.fetch(tp[0], tp[1], applied + 1, ends[tp])
+            if missing:
+                log.warning("%s:%d: %d records after offset %d were not delivered; processing them",
+                            tp[0], tp[1], len(missing), applied)
+                await process_batch_or_die(missing)

@@ -27,9 +27,19 @@ async def namespace(redis_client, request):
     ns = Namespace(request.node.name)
     await ensure_topics(ns.settings(), timeout_s=30)
     yield ns
-    # Leave Kafka topics (cheap) but remove this test's Redis keys.
-    async for key in redis_client.scan_iter(match=f"{ns.prefix}*", count=1000):
-        await redis_client.delete(key)
+    # Leave Kafka topics (cheap) but remove this test's Redis keys, a thousand at a time.
+    await delete_prefix(redis_client, ns.prefix)
+
+
+async def delete_prefix(redis_client, prefix: str) -> None:
+    chunk = []
+    async for key in redis_client.scan_iter(match=f"{prefix}*", count=1000):
+        chunk.append(key)
+        if len(chunk) == 1000:
+            await redis_client.unlink(*chunk)
+            chunk = []
+    if chunk:
+        await redis_client.unlink(*chunk)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest_asyncio
 
 from models.privacy import pseudonymize
 from stream_app.topics import ensure_topics
+from tests.integration.conftest import delete_prefix
 from tests.integration.harness import Namespace, consume_all, produce, wait_until
 
 pytestmark = pytest.mark.services
@@ -70,8 +71,7 @@ async def single_partition(redis_client):
 
     yield make
     for ns in made:
-        async for key in redis_client.scan_iter(match=f"{ns.prefix}*", count=1000):
-            await redis_client.delete(key)
+        await delete_prefix(redis_client, ns.prefix)
 
 
 async def wait_profile_events(redis_client, ns, user, count, worker, timeout=60):
