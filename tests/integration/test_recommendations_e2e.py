@@ -46,9 +46,8 @@ DAY_MS = 86_400_000
 ALICE = "u-alice"
 NEWCOMER = "u-never-seen"
 ITEM_SYNC_S = 2
-ITEM_TTL_S = 10 * ITEM_SYNC_S  # stream_app/recs.py: checkpoints expire after 10 sync intervals
-#: Worker settings: checkpoints every 2 s, and the broker's minimum session timeout, so that a
-#: killed worker's partitions move within ~6 s, well inside the checkpoint's 20 s lifetime.
+#: Worker settings: checkpoints every 2 s, and a short session timeout, so that a killed
+#: worker's partitions move within ~6 s.
 WORKER_ENV = {"SV_ITEM_SYNC_S": str(ITEM_SYNC_S), "SV_SESSION_TIMEOUT_S": "6"}
 
 FOOD = [f"food{i}" for i in range(8)]
@@ -223,28 +222,21 @@ async def wait_consuming(redis_client, ns, worker, timeout: float = 60) -> None:
                      worker=worker, interval=1.0)
 
 
-async def ttl_at_least(redis_client, key: str, seconds: int) -> bool:
-    return await redis_client.ttl(key) >= seconds
-
-
 async def wait_checkpoint(redis_client, ns, expected: dict[str, tuple[int, int]], worker,
                           exclude: set[str], timeout: float = 30) -> str:
-    """Until a checkpoint ``{p}model:items:*`` (other than ``exclude``) holds exactly these
-    per-video counts; returns its key."""
+    """Until a worker's checkpoint in the HASH ``{p}model:items`` (other than ``exclude``) holds
+    exactly these per-video counts; returns that worker's id (the HASH field)."""
     found: dict[str, str] = {}
 
     async def holds() -> bool:
-        async for key in redis_client.scan_iter(match=f"{ns.prefix}model:items:*"):
-            if key in exclude:
-                continue
-            raw = await redis_client.get(key)
-            if not raw:
+        for worker_id, raw in (await redis_client.hgetall(f"{ns.prefix}model:items")).items():
+            if worker_id in exclude:
                 continue
             state = orjson.loads(raw)
             counts = {v: (e, i) for v, e, i in zip(state["ids"], state["events"], state["impressions"])
                       if e or i}
             if counts == expected:
-                found["key"] = key
+                found["key"] = worker_id
                 return True
         return False
 
@@ -322,15 +314,12 @@ async def test_food_lover_recommendations_exclusions_and_restart(namespace, work
     # event and impression counts), then the worker dies without any shutdown (SIGKILL).
     expected_items = item_counts(sc.background + alice_so_far)
     first_key = await wait_checkpoint(redis_client, ns, expected_items, first, exclude=set())
-    # Kill right after a checkpoint write: the checkpoint lives 10 x SV_ITEM_SYNC_S = 20 s, and
-    # the new worker has to take the partitions over (session timeout 6 s) before it loads it.
-    await wait_until(lambda: ttl_at_least(redis_client, first_key, ITEM_TTL_S - 1), 10,
-                     "a fresh item-state checkpoint", worker=first, interval=0.05)
     first.kill()
     second = workers(ns, "second", **WORKER_ENV)
     await redis_client.delete(f"{ns.prefix}recs:{ALICE}")  # so that only the new worker writes it
-    # Only once the new worker consumes (see wait_consuming: an event produced while it is
-    # joining can be skipped, a separate bug), the one more event for Alice.
+    # Only once the new worker consumes (see wait_consuming; a record the consumer skips while
+    # joining is repaired by stream_app/gaps.py, tested in test_ingest_exact.py), the one more
+    # event for Alice.
     await wait_consuming(redis_client, ns, second)
     await produce(ns.events, messages([sc.after_restart]))
     alice_all = alice_so_far + [sc.after_restart]
