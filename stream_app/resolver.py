@@ -14,7 +14,8 @@ import orjson
 
 from stream_app.app import app, keys, settings
 from stream_app.catalog_sync import catalog, catalog_ready
-from stream_app.ingest import current_watermark, new_planner, now_ms, redis_store, refresh_campaign_metrics
+from stream_app.ingest import (batch_lock, current_watermark, new_planner, now_ms, redis_store,
+                               refresh_campaign_metrics)
 from stream_app.redis_store import retry_forever
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,10 @@ async def resolve_held_events() -> None:
     members = await retry_forever("read pending index", lambda: client.smembers(keys.pending_index()))
     for member in sorted(m.decode() for m in members):
         try:
-            while await resolve_list(member) == CHUNK:
-                pass
+            # Under the ingest lock: the derived metrics it refreshes are then never overwritten
+            # by an ingest batch's older reading of the same campaign (within this worker).
+            async with batch_lock:
+                while await resolve_list(member) == CHUNK:
+                    pass
         except Exception:  # noqa: BLE001 - retried on the next tick; nothing was half-written
             log.exception("could not resolve held events of %s", member)
