@@ -198,3 +198,32 @@ def test_recommend_unknown_user_is_trending(world):
     recs = rec.recommend("nobody", n=3)
     assert len(recs) == 3 and all(r == "trending now" for _, _, r in recs)
     assert {v for v, _, _ in recs} <= {"g1", "g2", "g3", "t1", "t2"}
+
+
+def test_two_workers_share_item_side_by_merging():
+    """Users are partitioned across workers; items are not: after a sync each worker knows the
+    videos that are popular on the other one, and syncing twice changes nothing more."""
+    def worker():
+        r = Recommender(RecommenderConfig(explore_share=0.0))
+        for v in ("x1", "x2", "y1"):
+            r.add_video({"video_id": v, "creator_id": "c", "duration_ms": 10_000, "tags": ["t"],
+                         "campaign_id": None, "published_ts": 0})
+        return r
+
+    a, b = worker(), worker()
+    ts = 1_000
+    for k in range(5):  # x1 is a hit among worker A's users, x2 among worker B's
+        ts += 1
+        a.observe({"type": "view", "ts": ts, "user_id": f"a{k}", "video_id": "x1", "watch_ms": 10_000})
+        b.observe({"type": "view", "ts": ts, "user_id": f"b{k}", "video_id": "x2", "watch_ms": 10_000})
+    newcomer_a = [v for v, _, _ in a.recommend("new", n=2, now_ms=ts)]
+    assert newcomer_a[0] == "x1" and "x2" not in newcomer_a[:1]
+    state_a, state_b = orjson.loads(orjson.dumps(a.item_state())), orjson.loads(orjson.dumps(b.item_state()))
+    a.load_item_state(state_b, merge=True)
+    b.load_item_state(state_a, merge=True)
+    for r in (a, b):
+        top2 = {v for v, _, _ in r.recommend("new", n=2, now_ms=ts)}
+        assert top2 == {"x1", "x2"}
+    events_after_one_sync = a.item_state()["events"]
+    a.load_item_state(state_b, merge=True)
+    assert a.item_state()["events"] == events_after_one_sync
