@@ -9,9 +9,9 @@ highest offset applied per partition (``{p}offsets:{app_id}``, field ``topic:par
 
 * before a batch is applied, any offsets between the recorded one and the batch's first offset
   are fetched directly from Kafka (a group-less consumer) and put in front of the batch;
-* a sweeper looks, every few seconds, for assigned partitions whose end offset is ahead of the
-  recorded one while nothing has been applied from them since the last look, and processes the
-  missing range the same way.
+* a sweeper looks every 5 s for assigned partitions whose end offset is ahead of the recorded
+  one while nothing has been applied from them for 30 s, and processes the next batch-size of
+  missing records the same way.
 """
 from __future__ import annotations
 

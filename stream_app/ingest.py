@@ -303,6 +303,9 @@ async def ingest(stream):
 
 
 SWEEP_INTERVAL_S = 5.0
+#: A partition counts as stuck when nothing of it was applied for this long while Kafka holds
+#: records beyond the recorded offset (a merely busy agent keeps making progress).
+SWEEP_QUIET_S = 30.0
 
 
 @app.timer(SWEEP_INTERVAL_S)
@@ -320,11 +323,12 @@ async def sweep_skipped_offsets() -> None:
     if not known:
         return
     ends = await gap_fetcher.end_offsets(known)
-    quiet_since = time.monotonic() - SWEEP_INTERVAL_S
+    quiet_since = time.monotonic() - SWEEP_QUIET_S
     for tp in known:
         applied = ledger.applied[tp]
         if ends[tp] - 1 > applied and ledger.changed_at.get(tp, 0) < quiet_since:
-            missing = await gap_fetcher.fetch(tp[0], tp[1], applied + 1, ends[tp])
+            stop = min(ends[tp], applied + 1 + settings.batch_size)
+            missing = await gap_fetcher.fetch(tp[0], tp[1], applied + 1, stop)
             if missing:
                 log.warning("%s:%d: %d records after offset %d were not delivered; processing them",
                             tp[0], tp[1], len(missing), applied)
