@@ -123,3 +123,41 @@ async def fill_gaps(messages: list, ledger: OffsetLedger, fetcher: GapFetcher, c
                         applied + 1, offset - 1, tp[0], tp[1], len(found))
             repaired.extend(found)
     return repaired + list(messages) if repaired else list(messages)
+
+
+#: A partition counts as stuck when nothing of it was applied for this long while Kafka holds
+#: records beyond the recorded offset (a merely busy agent keeps making progress).
+SWEEP_QUIET_S = 30.0
+
+
+async def sweep(ledger: OffsetLedger, fetcher: GapFetcher, client, assigned: list[tuple[str, int]],
+                batch_size: int, process) -> None:
+    """For each assigned partition stuck behind its end offset, ``await process(records)`` with
+    the next ``batch_size`` records after the recorded offset."""
+    if not assigned:
+        return
+    await ledger.load(client, assigned)
+    known = [tp for tp in assigned if tp in ledger.applied]
+    if not known:
+        return
+    ends = await fetcher.end_offsets(known)
+    quiet_since = time.monotonic() - SWEEP_QUIET_S
+    for tp in known:
+        applied = ledger.applied[tp]
+        if ends[tp] - 1 > applied and ledger.changed_at.get(tp, 0) < quiet_since:
+            stop = min(ends[tp], applied + 1 + batch_size)
+            missing = await fetcher.fetch(tp[0], tp[1], applied + 1, stop)
+            if missing:
+                log.warning("%s:%d: %d records after offset %d were not delivered; processing them",
+                            tp[0], tp[1], len(missing), applied)
+                await process(missing)
+
+
+def highest_offsets(messages: list) -> dict[tuple[str, int], int]:
+    """The highest offset per (topic, partition) among ``messages``."""
+    out: dict[tuple[str, int], int] = {}
+    for message in messages:
+        tp = (message.topic, message.partition)
+        if message.offset > out.get(tp, -1):
+            out[tp] = message.offset
+    return out

@@ -28,7 +28,7 @@ from stream_app import metrics
 from stream_app.app import app, by_user_topic, dlq_topic, events_topic, keys, settings
 from stream_app.catalog_sync import catalog, catalog_ready
 from stream_app.dead_letters import dead_letter_value
-from stream_app.gaps import GapFetcher, OffsetLedger, fill_gaps
+from stream_app.gaps import GapFetcher, OffsetLedger, fill_gaps, highest_offsets, sweep
 from stream_app.redis_store import (ALREADY_APPLIED, BatchConflict, RedisStore, RedisWrites,
                                     retry_forever)
 from stream_app.writes import BatchPlanner, Delivery
@@ -208,10 +208,7 @@ async def refresh_campaign_metrics(campaign_ids: set[str]) -> None:
 
 async def process_batch(messages: list) -> None:
     messages = await fill_gaps(messages, ledger, gap_fetcher, redis_store().client)
-    batch_offsets: dict[tuple[str, int], int] = {}
-    for message in messages:
-        tp = (message.topic, message.partition)
-        batch_offsets[tp] = max(batch_offsets.get(tp, -1), message.offset)
+    batch_offsets = highest_offsets(messages)
     received_ts = now_ms()
     deliveries: list[Delivery] = []
     rejected: list[tuple[object, Rejection]] = []
@@ -303,9 +300,6 @@ async def ingest(stream):
 
 
 SWEEP_INTERVAL_S = 5.0
-#: A partition counts as stuck when nothing of it was applied for this long while Kafka holds
-#: records beyond the recorded offset (a merely busy agent keeps making progress).
-SWEEP_QUIET_S = 30.0
 
 
 @app.timer(SWEEP_INTERVAL_S)
@@ -315,21 +309,5 @@ async def sweep_skipped_offsets() -> None:
         return
     assigned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()
                 if tp.topic == settings.events_topic]
-    if not assigned:
-        return
-    client = redis_store().client
-    await ledger.load(client, assigned)
-    known = [tp for tp in assigned if tp in ledger.applied]
-    if not known:
-        return
-    ends = await gap_fetcher.end_offsets(known)
-    quiet_since = time.monotonic() - SWEEP_QUIET_S
-    for tp in known:
-        applied = ledger.applied[tp]
-        if ends[tp] - 1 > applied and ledger.changed_at.get(tp, 0) < quiet_since:
-            stop = min(ends[tp], applied + 1 + settings.batch_size)
-            missing = await gap_fetcher.fetch(tp[0], tp[1], applied + 1, stop)
-            if missing:
-                log.warning("%s:%d: %d records after offset %d were not delivered; processing them",
-                            tp[0], tp[1], len(missing), applied)
-                await process_batch_or_die(missing)
+    await sweep(ledger, gap_fetcher, redis_store().client, assigned, settings.batch_size,
+                process_batch_or_die)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import defaultdict
 
@@ -24,7 +25,8 @@ from models.profile import ProfileConfig, UserProfile
 from models.segments import Segmenter, SegmentStats
 from stream_app.app import app, by_user_topic, keys, settings
 from stream_app.catalog_sync import catalog, catalog_ready
-from stream_app.ingest import redis_store
+from stream_app.gaps import GapFetcher, OffsetLedger, fill_gaps, highest_offsets, sweep
+from stream_app.ingest import EXIT_BATCH_FAILED, redis_store
 from stream_app.redis_store import retry_forever
 from stream_app import recs
 
@@ -38,6 +40,10 @@ profiles = app.Table("profiles", partitions=settings.partitions, key_type=str, v
 community = app.Table("community", partitions=settings.partitions, key_type=str, value_type=bytes)
 
 segmenter_state: dict = {"model": None, "stats": SegmentStats()}
+user_ledger = OffsetLedger(f"{keys.prefix}offsets:{settings.app_id}:by-user")
+gap_fetcher = GapFetcher(settings)
+#: One stage-2 batch at a time: the agent's and the sweeper's never interleave.
+batch_lock = asyncio.Lock()
 
 
 #: Changelog writes of the current batch; awaited before the batch is acknowledged, so that
@@ -142,15 +148,14 @@ def community_snapshot_key(table_key: str) -> str:
     return f"{keys.prefix}community:{kind}:{scope_id}:p{partition}"
 
 
-async def process_user_batch(events: list) -> None:
+async def process_user_batch(messages: list) -> None:
     users: dict[str, tuple[UserProfile, str | None, int]] = {}
     communities: dict[str, tuple[CommunityStats, int]] = {}
     insight_deltas: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     learned: list[tuple[dict, dict | None, str | None]] = []
     model = await segmenter()
     await ensure_models_loaded()
-    for item in events:
-        message = item.message
+    for message in messages:
         doc = orjson.loads(message.value)
         event, (_, origin_partition, origin_offset) = doc["e"], doc["o"]
         user_id = event["user_id"]
@@ -237,8 +242,54 @@ async def per_user(stream):
     if not catalog_ready.is_set():
         await catalog_ready.wait()
     async for events in stream.take_events(settings.batch_size, within=settings.batch_window_s):
-        await process_user_batch(list(events))
+        await process_user_messages_or_die([event.message for event in events])
+
+
+async def process_user_messages(messages: list) -> None:
+    """One stage-2 batch, with any records the consumer skipped put in front (gaps.py).
+
+    The applied offsets are recorded only after the batch's table changelog and Redis writes
+    are durable, so the record never runs ahead of the state; re-reading records that were in
+    fact applied is harmless (each profile's origin watermark skips them).
+    """
+    client = redis_store().client
+    async with batch_lock:
+        messages = await fill_gaps(messages, user_ledger, gap_fetcher, client)
+        await process_user_batch(messages)
         await flush_changelog()
+        offsets = highest_offsets(messages)
+        if offsets:
+            await retry_forever("record applied offsets", lambda: client.hset(
+                user_ledger.redis_key, mapping={user_ledger.field(*tp): o for tp, o in offsets.items()}))
+            for tp, offset in offsets.items():
+                user_ledger.record(tp, offset)
+
+
+async def process_user_messages_or_die(messages: list) -> None:
+    """Like stage 1: unexpected errors are retried, then the worker exits without acking."""
+    for attempt in range(1, 4):
+        try:
+            await process_user_messages(messages)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - see stream_app.ingest.process_batch_or_die
+            log.exception("stage-2 batch of %d messages failed (attempt %d/3)", len(messages), attempt)
+            await asyncio.sleep(0.5 * attempt)
+    log.critical("giving up on a stage-2 batch; exiting without acknowledging it")
+    logging.shutdown()
+    os._exit(EXIT_BATCH_FAILED)
+
+
+@app.timer(5.0)
+async def sweep_skipped_user_offsets() -> None:
+    """Stage 2's guard against records the consumer skipped (see gaps.py)."""
+    if not catalog_ready.is_set():
+        return
+    assigned = [(tp.topic, tp.partition) for tp in app.consumer.assignment()
+                if tp.topic == settings.by_user_topic]
+    await sweep(user_ledger, gap_fetcher, redis_store().client, assigned, settings.batch_size,
+                process_user_messages_or_die)
 
 
 @app.timer(30.0)
