@@ -261,8 +261,9 @@ async def forward_to_stage_two(canonical: list[Delivery]) -> None:
 EXIT_BATCH_FAILED = 70
 
 
-async def process_batch_or_die(messages: list) -> None:
-    """Process a batch, retrying unexpected errors a few times, else exit WITHOUT acking.
+async def run_or_die(what: str, process, messages: list) -> None:
+    """``await process(messages)``, retrying unexpected errors a few times, else exit WITHOUT
+    acknowledging.
 
     Faust acknowledges a ``take_events`` batch even when the loop body raises, and would
     then commit offsets of events that were never applied. Transient Redis errors are
@@ -271,17 +272,26 @@ async def process_batch_or_die(messages: list) -> None:
     """
     for attempt in range(1, 4):
         try:
-            async with batch_lock:
-                await process_batch(messages)
+            await process(messages)
             return
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - see docstring
-            log.exception("batch of %d messages failed (attempt %d/3)", len(messages), attempt)
+            log.exception("%s of %d messages failed (attempt %d/3)", what, len(messages), attempt)
             await asyncio.sleep(0.5 * attempt)
-    log.critical("giving up on a batch; exiting without acknowledging it")
+    log.critical("giving up on a %s; exiting without acknowledging it", what)
     logging.shutdown()
     os._exit(EXIT_BATCH_FAILED)
+
+
+async def process_locked(messages: list) -> None:
+    async with batch_lock:
+        await process_batch(messages)
+
+
+async def process_batch_or_die(messages: list) -> None:
+    """Stage 1's batch under :func:`run_or_die`."""
+    await run_or_die("batch", process_locked, messages)
 
 
 @app.agent(events_topic)

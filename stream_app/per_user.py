@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections import defaultdict
 
@@ -26,7 +25,7 @@ from models.segments import Segmenter, SegmentStats
 from stream_app.app import app, by_user_topic, keys, settings
 from stream_app.catalog_sync import catalog, catalog_ready
 from stream_app.gaps import GapFetcher, OffsetLedger, fill_gaps, highest_offsets, sweep
-from stream_app.ingest import EXIT_BATCH_FAILED, redis_store
+from stream_app.ingest import redis_store, run_or_die
 from stream_app.redis_store import retry_forever
 from stream_app import recs
 
@@ -266,19 +265,8 @@ async def process_user_messages(messages: list) -> None:
 
 
 async def process_user_messages_or_die(messages: list) -> None:
-    """Like stage 1: unexpected errors are retried, then the worker exits without acking."""
-    for attempt in range(1, 4):
-        try:
-            await process_user_messages(messages)
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - see stream_app.ingest.process_batch_or_die
-            log.exception("stage-2 batch of %d messages failed (attempt %d/3)", len(messages), attempt)
-            await asyncio.sleep(0.5 * attempt)
-    log.critical("giving up on a stage-2 batch; exiting without acknowledging it")
-    logging.shutdown()
-    os._exit(EXIT_BATCH_FAILED)
+    """Stage 2's batch under :func:`stream_app.ingest.run_or_die`, like stage 1's."""
+    await run_or_die("stage-2 batch", process_user_messages, messages)
 
 
 @app.timer(5.0)
