@@ -41,6 +41,7 @@ async def run_simulation(settings: Settings, *, rate: float, duration: float, se
                                 enable_idempotence=True, linger_ms=20)
     await producer.start()
     sent = 0
+    run_id = f"sim{now_ms:x}"
     try:
         await produce_catalog(producer, settings, model)
         started = time.monotonic()
@@ -51,8 +52,11 @@ async def run_simulation(settings: Settings, *, rate: float, duration: float, se
             ahead = sent / rate - elapsed
             if ahead > 0:
                 await asyncio.sleep(ahead)
-            # Live traffic: stamp events with the wall clock, not the model's clock.
+            # Live traffic: stamp events with the wall clock, not the model's clock, and make
+            # event ids unique per run (the model's ids repeat for a seed, and a repeated id
+            # within the dedup horizon is, rightly, a duplicate).
             event["ts"] = int(time.time() * 1000)
+            event["event_id"] = f"{run_id}-{event['event_id']}"
             await producer.send(settings.events_topic, orjson.dumps(event), key=event["user_id"].encode())
             sent += 1
             if sent % max(int(rate) * 10, 1) == 0:
