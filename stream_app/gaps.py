@@ -54,10 +54,6 @@ class OffsetLedger:
             self.applied[tp] = offset
             self.changed_at[tp] = time.monotonic()
 
-    def forget(self) -> None:
-        """After a rebalance another worker may have moved the offsets: reload lazily."""
-        self._loaded.clear()
-
 
 class GapFetcher:
     """Reads given offset ranges straight from Kafka, outside the consumer group."""

@@ -28,6 +28,8 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import BusyLoadingError, ConnectionError, ReadOnlyError, TimeoutError
 
+from stream_app.metrics import REDIS_RETRIES
+
 log = logging.getLogger(__name__)
 
 TRANSIENT_ERRORS = (ConnectionError, TimeoutError, BusyLoadingError, ReadOnlyError, OSError)
@@ -178,5 +180,6 @@ async def retry_forever(what: str, call, *, should_stop=lambda: False, max_backo
             if should_stop():
                 raise
             log.warning("%s: Redis unavailable (%s); retrying in %.1fs", what, exc, backoff)
+            REDIS_RETRIES.inc()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, max_backoff_s)
