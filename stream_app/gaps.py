@@ -121,6 +121,8 @@ async def fill_gaps(messages: list, ledger: OffsetLedger, fetcher: GapFetcher, c
     return repaired + list(messages) if repaired else list(messages)
 
 
+#: How often each stage's sweeper looks for stuck partitions.
+SWEEP_INTERVAL_S = 5.0
 #: A partition counts as stuck when nothing of it was applied for this long while Kafka holds
 #: records beyond the recorded offset (a merely busy agent keeps making progress).
 SWEEP_QUIET_S = 30.0

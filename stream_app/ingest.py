@@ -28,7 +28,8 @@ from stream_app import metrics
 from stream_app.app import app, by_user_topic, dlq_topic, events_topic, keys, settings
 from stream_app.catalog_sync import catalog, catalog_ready
 from stream_app.dead_letters import dead_letter_value
-from stream_app.gaps import GapFetcher, OffsetLedger, fill_gaps, highest_offsets, sweep
+from stream_app.gaps import (SWEEP_INTERVAL_S, GapFetcher, OffsetLedger, fill_gaps, highest_offsets,
+                             sweep)
 from stream_app.redis_store import (ALREADY_APPLIED, BatchConflict, RedisStore, RedisWrites,
                                     retry_forever)
 from stream_app.writes import BatchPlanner, Delivery
@@ -307,9 +308,6 @@ async def ingest(stream):
         metrics.BATCH_SIZE.observe(len(messages))
         await process_batch_or_die(messages)
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-
-
-SWEEP_INTERVAL_S = 5.0
 
 
 @app.timer(SWEEP_INTERVAL_S)

@@ -24,7 +24,8 @@ from models.profile import ProfileConfig, UserProfile
 from models.segments import Segmenter, SegmentStats
 from stream_app.app import app, by_user_topic, keys, settings
 from stream_app.catalog_sync import catalog, catalog_ready
-from stream_app.gaps import GapFetcher, OffsetLedger, fill_gaps, highest_offsets, sweep
+from stream_app.gaps import (SWEEP_INTERVAL_S, GapFetcher, OffsetLedger, fill_gaps, highest_offsets,
+                             sweep)
 from stream_app.ingest import redis_store, run_or_die
 from stream_app.redis_store import retry_forever
 from stream_app import recs
@@ -269,7 +270,7 @@ async def process_user_messages_or_die(messages: list) -> None:
     await run_or_die("stage-2 batch", process_user_messages, messages)
 
 
-@app.timer(5.0)
+@app.timer(SWEEP_INTERVAL_S)
 async def sweep_skipped_user_offsets() -> None:
     """Stage 2's guard against records the consumer skipped (see gaps.py)."""
     if not catalog_ready.is_set():
